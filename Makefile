@@ -42,11 +42,12 @@ $(DESCRIPTOR): $(STAMP) $(PROTO_FILES) $(VENDORED_PROTOS) Makefile
 	$(PY) -m grpc_tools.protoc $(PROTO_INCLUDES) --include_imports --include_source_info \
 	  --descriptor_set_out=$(DESCRIPTOR) $(PROTO_FILES)
 
-lint: proto ## buf lint, ruff and mypy
+lint: proto ## buf lint, ruff, mypy, and the vendored protovalidate proto against the installed runtime
 	$(VENV)/bin/buf lint
 	$(VENV)/bin/buf build -o /dev/null
-	$(VENV)/bin/ruff check libs services tests
-	$(VENV)/bin/ruff format --check libs services tests
+	$(PY) tools/proto_vendor/check_validate_proto.py >/dev/null
+	$(VENV)/bin/ruff check libs services tests tools
+	$(VENV)/bin/ruff format --check libs services tests tools
 	$(PY) -m mypy
 
 test: lint ## Run the whole test suite (unit, integration, e2e) on real engines

@@ -11,11 +11,11 @@ DESCRIPTOR := gen/descriptor.binpb
 PROTO_FILES := $(shell find protos -name '*.proto' | sort)
 VENDORED_PROTOS := third_party/protovalidate/buf/validate/validate.proto
 PROTO_INCLUDES := -I protos -I third_party/googleapis -I third_party/protovalidate
-SOURCE_ROOTS := $(GEN) libs/runtime libs/devstack services/gateway services/identity \
+SOURCE_ROOTS := $(GEN) libs/runtime libs/devstack libs/standins services/gateway services/identity \
 	services/conversation services/llm-router services/connectors
 PYTEST_ARGS ?=
 
-.PHONY: help venv proto lint test test-unit test-integration test-e2e run lock clean
+.PHONY: help venv proto lint test test-unit test-integration test-e2e run bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ test-e2e: proto ## Only the end-to-end tests (whole stack)
 
 run: proto ## Start the whole suite on embedded engines (Ctrl-C stops it)
 	$(PY) -m switchboard_devstack run
+
+bench: proto ## Run the benchmarks; results in bench/results/latest.json
+	$(PY) bench/run.py
 
 lock: ## Re-pin requirements.lock from requirements.in in a clean venv
 	rm -rf /tmp/switchboard-lock && $(PYTHON) -m venv /tmp/switchboard-lock

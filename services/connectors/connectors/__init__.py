@@ -1,0 +1,1 @@
+"""Connectors: messaging-platform channels, verified webhooks and tracked deliveries."""

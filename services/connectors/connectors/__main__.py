@@ -1,0 +1,5 @@
+"""`python -m connectors` starts the connectors service."""
+
+from connectors.main import main
+
+main()

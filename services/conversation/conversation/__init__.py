@@ -1,0 +1,1 @@
+"""Conversation: bots, conversations and messages, bot replies, live watch, the event outbox."""

@@ -1,0 +1,1 @@
+"""Gateway: the public door — authentication, authorization, tenancy, validation, rate limits."""

@@ -1,0 +1,1 @@
+"""Identity: tenants, users and roles, passwords, signed tokens, refresh tokens, API keys."""

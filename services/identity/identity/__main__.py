@@ -1,0 +1,5 @@
+"""`python -m identity` starts the identity service."""
+
+from identity.main import main
+
+main()

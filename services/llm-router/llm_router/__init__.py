@@ -1,0 +1,1 @@
+"""LLM router: weighted, breaker-guarded, retrying and hedging routing over LLM providers."""

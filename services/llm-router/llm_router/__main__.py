@@ -1,0 +1,5 @@
+"""`python -m llm_router` starts the llm-router service."""
+
+from llm_router.main import main
+
+main()

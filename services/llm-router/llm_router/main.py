@@ -1,0 +1,20 @@
+"""Composition root of the LLM router: builds the real adapters and wires them in."""
+
+from __future__ import annotations
+
+from llm_router.settings import RouterSettings
+from switchboard.llm.v1 import llm_pb2
+from switchboard_runtime.datastores import RedisStore, attach
+from switchboard_runtime.server import ServiceApp
+from switchboard_runtime.settings import settings_or_exit
+
+
+def build_app(settings: RouterSettings) -> ServiceApp:
+    app = ServiceApp(name="llm-router", settings=settings)
+    attach(app, RedisStore(settings.redis_url))
+    app.add_unimplemented(llm_pb2.DESCRIPTOR.services_by_name["LlmService"])
+    return app
+
+
+def main() -> None:
+    build_app(settings_or_exit(RouterSettings)).run_forever()

@@ -1,0 +1,39 @@
+"""The whole suite as `make run` starts it — engines, five services, Envoy — on free ports."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from switchboard_devstack.processes import free_port
+from switchboard_devstack.stack import Stack
+from switchboard_devstack.stack_config import StackConfig, default_services, find_repo_root
+
+SERVICE_KEYS = ("GATEWAY", "IDENTITY", "CONVERSATION", "LLM_ROUTER", "CONNECTORS")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    ports = {f"SWITCHBOARD_{key}_PORT": str(free_port()) for key in SERVICE_KEYS}
+    ports |= {f"SWITCHBOARD_{key}_METRICS_PORT": str(free_port()) for key in SERVICE_KEYS}
+    repo = find_repo_root()
+    config = StackConfig(
+        repo_root=repo,
+        data_dir=Path(tmp_path_factory.mktemp("stack")),
+        services=default_services(ports),
+        envoy_port=free_port(),
+        envoy_admin_port=free_port(),
+        nats_port=free_port(),
+        nats_monitor_port=free_port(),
+        descriptor_path=repo / "gen" / "descriptor.binpb",
+        echo_service_output=False,
+    )
+    running = Stack(config, out=io.StringIO())
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()

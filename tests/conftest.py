@@ -34,6 +34,8 @@ from switchboard_devstack.nats_engine import NatsEngine
 from switchboard_devstack.postgres_engine import PostgresEngine, ensure_runtime_dir
 from switchboard_devstack.redis_engine import RedisEngine, redis_db_url, redis_flushdb
 
+pytest_plugins = ["tests.identity_fixtures"]
+
 _BASETEMP_PREFIX = "switchboard-pytest-"
 
 # Logical database 0 is `redis_url`'s; fresh ones rotate through the rest (tests run serially).

@@ -100,7 +100,7 @@ async def test_the_edge_reaches_the_gateway_over_plain_grpc(stack: Stack) -> Non
     assert "switchboard.gateway.v1.GatewayService" in _grpcurl(edge, "list")
 
 
-async def test_a_tenant_can_sign_up_on_the_identity_service(stack: Stack) -> None:
+async def test_a_signed_up_user_is_recognised_by_other_services(stack: Stack) -> None:
     identity = next(s for s in stack.config.services if s.name == "identity")
     async with grpc.aio.insecure_channel(identity.address) as channel:
         signed_up = await identity_pb2_grpc.IdentityServiceStub(channel).SignUp(
@@ -112,14 +112,15 @@ async def test_a_tenant_can_sign_up_on_the_identity_service(stack: Stack) -> Non
                 display_name="E2E",
             )
         )
-    assert signed_up.tokens.access_token
-
-
-async def test_methods_not_yet_built_answer_unimplemented(stack: Stack) -> None:
     router = next(s for s in stack.config.services if s.name == "llm-router")
-    with pytest.raises(subprocess.CalledProcessError) as raised:
-        _grpcurl("-d", "{}", router.address, "switchboard.llm.v1.LlmService/ListModels")
-    assert "Unimplemented" in raised.value.stderr
+    call = ("-d", "{}", router.address, "switchboard.llm.v1.LlmService/ListModels")
+    with pytest.raises(subprocess.CalledProcessError) as anonymous:
+        _grpcurl(*call)
+    assert "Unauthenticated" in anonymous.value.stderr
+    # The router verifies the token offline with identity's keys, then answers: not built yet.
+    with pytest.raises(subprocess.CalledProcessError) as authenticated:
+        _grpcurl("-H", f"authorization: Bearer {signed_up.tokens.access_token}", *call)
+    assert "Unimplemented" in authenticated.value.stderr
 
 
 def test_stopping_the_stack_leaves_no_process_behind(stack: Stack) -> None:

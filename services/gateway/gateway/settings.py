@@ -5,18 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from switchboard_runtime.settings import REQUIRED, ServiceSettings
+from switchboard_runtime.identity_client import IdentityClientSettings
+from switchboard_runtime.settings import REQUIRED
 
 
 @dataclass(frozen=True)
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(IdentityClientSettings):
     service_name: ClassVar[str] = "gateway"
 
     grpc_port: int = 50051
     metrics_port: int = 9101
     #: Rate-limit buckets and the API-key cache.
     redis_url: str = field(default=REQUIRED, metadata={"secret": True})
-    identity_addr: str = "127.0.0.1:50052"
     conversation_addr: str = "127.0.0.1:50053"
     llm_router_addr: str = "127.0.0.1:50054"
     connectors_addr: str = "127.0.0.1:50055"

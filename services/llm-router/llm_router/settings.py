@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from switchboard_runtime.settings import REQUIRED, ServiceSettings
+from switchboard_runtime.identity_client import IdentityClientSettings
+from switchboard_runtime.settings import REQUIRED
 
 
 @dataclass(frozen=True)
-class RouterSettings(ServiceSettings):
+class RouterSettings(IdentityClientSettings):
     service_name: ClassVar[str] = "llm-router"
 
     grpc_port: int = 50054

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from switchboard.identity.v1 import identity_pb2
 from switchboard_runtime.clock import ManualClock
-from tests.integration.identity.conftest import (
+from tests.identity_fixtures import (
     PASSWORD,
     SERVICE_SECRET,
     IdentityUnderTest,

@@ -10,7 +10,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from switchboard.identity.v1 import identity_pb2
-from tests.integration.identity.conftest import IdentityUnderTest, bearer
+from tests.identity_fixtures import IdentityUnderTest, bearer
 
 
 async def _create_key(

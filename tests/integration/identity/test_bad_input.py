@@ -10,7 +10,7 @@ import pytest
 
 from switchboard.identity.v1 import identity_pb2
 from switchboard_runtime.grpc_errors import field_violations_of
-from tests.integration.identity.conftest import IdentityUnderTest, bearer
+from tests.identity_fixtures import IdentityUnderTest, bearer
 
 GOOD_SIGN_UP: dict[str, Any] = {
     "tenant_name": "Acme",

@@ -10,7 +10,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from switchboard.identity.v1 import identity_pb2
-from tests.integration.identity.conftest import PASSWORD, IdentityUnderTest
+from tests.identity_fixtures import PASSWORD, IdentityUnderTest
 
 
 async def _login(

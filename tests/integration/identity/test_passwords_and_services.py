@@ -12,7 +12,7 @@ import nats
 import pytest
 
 from switchboard.identity.v1 import events_pb2, identity_pb2
-from tests.integration.identity.conftest import (
+from tests.identity_fixtures import (
     PASSWORD,
     SERVICE_SECRET,
     IdentityUnderTest,

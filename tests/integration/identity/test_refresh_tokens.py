@@ -6,7 +6,7 @@ import grpc
 import pytest
 
 from switchboard.identity.v1 import identity_pb2
-from tests.integration.identity.conftest import PASSWORD, IdentityUnderTest, bearer
+from tests.identity_fixtures import PASSWORD, IdentityUnderTest, bearer
 
 
 async def _refresh(identity: IdentityUnderTest, token: str) -> identity_pb2.RefreshTokenResponse:

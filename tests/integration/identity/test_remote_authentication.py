@@ -10,7 +10,7 @@ from switchboard_runtime.access_tokens import TokenAudience
 from switchboard_runtime.auth_interceptor import InvalidCredentialError
 from switchboard_runtime.principal import PrincipalKind, Role
 from switchboard_runtime.remote_auth import RemoteAuthenticator, ServiceTokenSource
-from tests.integration.identity.conftest import SERVICE_SECRET, IdentityUnderTest, bearer
+from tests.identity_fixtures import SERVICE_SECRET, IdentityUnderTest, bearer
 
 
 class FakeMonotonic:

@@ -11,7 +11,7 @@ import pytest
 
 from switchboard.access.v1 import access_pb2
 from switchboard.identity.v1 import identity_pb2
-from tests.integration.identity.conftest import IdentityUnderTest, bearer
+from tests.identity_fixtures import IdentityUnderTest, bearer
 
 
 @dataclass

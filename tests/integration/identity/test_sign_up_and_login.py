@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from switchboard.access.v1 import access_pb2
 from switchboard.identity.v1 import identity_pb2
-from tests.integration.identity.conftest import PASSWORD, IdentityUnderTest, bearer
+from tests.identity_fixtures import PASSWORD, IdentityUnderTest, bearer
 
 
 async def test_sign_up_creates_a_tenant_whose_owner_is_signed_in(

@@ -1,4 +1,5 @@
-"""An identity service running in-process on real Postgres and NATS, with a hand-moved clock."""
+"""Fixtures: an identity service running in-process on real Postgres and NATS, with a
+hand-moved clock, for any test that needs real tenants, users and tokens."""
 
 from __future__ import annotations
 

@@ -10,6 +10,8 @@ GEN := gen/python
 DESCRIPTOR := gen/descriptor.binpb
 PROTO_FILES := $(shell find protos -name '*.proto' | sort)
 VENDORED_PROTOS := third_party/protovalidate/buf/validate/validate.proto
+ERROR_DETAIL_PROTOS := third_party/googleapis/google/rpc/error_details.proto \
+	third_party/googleapis/google/rpc/status.proto
 PROTO_INCLUDES := -I protos -I third_party/googleapis -I third_party/protovalidate
 SOURCE_ROOTS := $(GEN) libs/runtime libs/devstack libs/standins services/gateway services/identity \
 	services/conversation services/llm-router services/connectors
@@ -39,8 +41,9 @@ $(DESCRIPTOR): $(STAMP) $(PROTO_FILES) $(VENDORED_PROTOS) Makefile
 	  --plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc \
 	  --python_out=$(GEN) --grpc_python_out=$(GEN) --mypy_out=quiet:$(GEN) --mypy_grpc_out=quiet:$(GEN) \
 	  $(PROTO_FILES) $(VENDORED_PROTOS)
+	@# Envoy renders error details (google.rpc.BadRequest, RetryInfo) only for types in the set.
 	$(PY) -m grpc_tools.protoc $(PROTO_INCLUDES) --include_imports --include_source_info \
-	  --descriptor_set_out=$(DESCRIPTOR) $(PROTO_FILES)
+	  --descriptor_set_out=$(DESCRIPTOR) $(PROTO_FILES) $(ERROR_DETAIL_PROTOS)
 
 lint: proto ## buf lint, ruff, mypy, and the vendored protovalidate proto against the installed runtime
 	$(VENV)/bin/buf lint

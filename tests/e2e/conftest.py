@@ -19,6 +19,7 @@ SERVICE_KEYS = ("GATEWAY", "IDENTITY", "CONVERSATION", "LLM_ROUTER", "CONNECTORS
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     ports = {f"SWITCHBOARD_{key}_PORT": str(free_port()) for key in SERVICE_KEYS}
     ports |= {f"SWITCHBOARD_{key}_METRICS_PORT": str(free_port()) for key in SERVICE_KEYS}
+    ports["SWITCHBOARD_GATEWAY_BODY_CHECK_PORT"] = str(free_port())
     repo = find_repo_root()
     config = StackConfig(
         repo_root=repo,

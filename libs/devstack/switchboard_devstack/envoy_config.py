@@ -37,6 +37,7 @@ import yaml
 from google.protobuf import descriptor_pb2
 
 WEBHOOK_SERVICE = "switchboard.connectors.v1.WebhookService"
+BODY_CHECK_FILTER = "envoy.filters.http.ext_authz"
 WEBHOOK_PATH_PREFIX = "/v1/webhooks/"
 DEFAULT_CORS_ORIGINS: tuple[str, ...] = ("http://localhost:*", "http://127.0.0.1:*")
 MIB = 1024 * 1024
@@ -101,8 +102,15 @@ def _is_ip(host: str) -> bool:
     return bool(re.fullmatch(r"[0-9.]+|[0-9a-fA-F:]+", host))
 
 
-def _cluster(name: str, address: str, *, connect_timeout: float) -> dict[str, Any]:
+def _cluster(
+    name: str, address: str, *, connect_timeout: float, http2: bool = True
+) -> dict[str, Any]:
     host, port = _split_address(address)
+    protocol = (
+        {"http2_protocol_options": {"connection_keepalive": {"interval": "30s", "timeout": "5s"}}}
+        if http2
+        else {"http_protocol_options": {}}
+    )
     return {
         "name": name,
         # STATIC for IPs; STRICT_DNS when a hostname (a Kubernetes Service) is given.
@@ -112,12 +120,8 @@ def _cluster(name: str, address: str, *, connect_timeout: float) -> dict[str, An
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": _TYPE + "extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {
-                    "http2_protocol_options": {
-                        # Pings keep long-lived streams alive and detect dead upstreams.
-                        "connection_keepalive": {"interval": "30s", "timeout": "5s"},
-                    }
-                },
+                # HTTP/2 pings keep long-lived streams alive and detect dead upstreams.
+                "explicit_http_config": protocol,
             }
         },
         "circuit_breakers": {
@@ -141,8 +145,10 @@ def _cluster(name: str, address: str, *, connect_timeout: float) -> dict[str, An
     }
 
 
-def _route(match: dict[str, Any], cluster: str, *, timeout: float) -> dict[str, Any]:
-    return {
+def _route(
+    match: dict[str, Any], cluster: str, *, timeout: float, body_check: bool = False
+) -> dict[str, Any]:
+    route: dict[str, Any] = {
         "match": match,
         "route": {
             "cluster": cluster,
@@ -150,6 +156,114 @@ def _route(match: dict[str, Any], cluster: str, *, timeout: float) -> dict[str, 
             "max_stream_duration": {"grpc_timeout_header_max": "0s"},
         },
     }
+    if not body_check:
+        route["typed_per_filter_config"] = {
+            BODY_CHECK_FILTER: {
+                "@type": _TYPE + "extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute",
+                "disabled": True,
+            }
+        }
+    return route
+
+
+def _body_check(cluster: str, *, max_request_bytes: int) -> dict[str, Any]:
+    """ext_authz over HTTP: the gateway checks a JSON body against its request message.
+
+    Envoy's transcoder silently drops unknown fields and answers type errors in plain text;
+    the gateway's body check (`gateway.json_body_check`) rejects both, and malformed JSON and
+    invalid UTF-8, with a JSON google.rpc.Status naming the field, before anything is
+    transcoded or forwarded.
+    """
+    return {
+        "name": BODY_CHECK_FILTER,
+        "typed_config": {
+            "@type": _TYPE + "extensions.filters.http.ext_authz.v3.ExtAuthz",
+            "transport_api_version": "V3",
+            "http_service": {
+                "server_uri": {"uri": f"http://{cluster}", "cluster": cluster, "timeout": "2s"},
+                "path_prefix": "/check",
+                "authorization_response": {
+                    "allowed_client_headers": {
+                        "patterns": [{"exact": "content-type"}, {"exact": "x-request-id"}]
+                    }
+                },
+            },
+            "with_request_body": {
+                "max_request_bytes": max_request_bytes,
+                "allow_partial_message": False,
+                "pack_as_bytes": True,
+            },
+            "failure_mode_allow": False,
+            "status_on_error": {"code": "ServiceUnavailable"},
+        },
+    }
+
+
+# Envoy's transcoder does not put a gRPC error's trailers into the HTTP answer; this copies
+# the RetryInfo of a 429 into the Retry-After header HTTP clients look for.
+_RETRY_AFTER_LUA = """
+function envoy_on_response(handle)
+  local headers = handle:headers()
+  if headers:get(":status") ~= "429" or headers:get("retry-after") ~= nil then
+    return
+  end
+  local body = handle:body()
+  if body == nil then
+    return
+  end
+  local delay = string.match(body:getBytes(0, body:length()), '"retry_delay":"([%d%.]+)s"')
+  if delay ~= nil then
+    -- The header map must be fetched again once the body has been buffered.
+    handle:headers():add("retry-after", tostring(math.max(1, math.ceil(tonumber(delay)))))
+  end
+end
+"""
+
+# Replies Envoy makes itself (no route, body too large, upstream down) as JSON shaped like the
+# transcoded gRPC errors: {"code": <gRPC code>, "message": ..., "details": []}.
+_LOCAL_REPLIES: tuple[tuple[int, int, int, str], ...] = (
+    # (status Envoy chose, status sent, gRPC code, message; empty: Envoy's own text)
+    (413, 400, 3, "request body is too large"),
+    (400, 400, 3, ""),
+    (404, 404, 5, ""),
+    (503, 503, 14, ""),
+    (504, 504, 4, ""),
+)
+
+
+def _local_reply_config() -> dict[str, Any]:
+    # A refusal from the body check already is such JSON: matched first, and left as it is.
+    mappers: list[dict[str, Any]] = [{"filter": {"response_flag_filter": {"flags": ["UAEX"]}}}]
+    for chosen, sent, code, message in _LOCAL_REPLIES:
+        mappers.append(
+            {
+                "filter": {
+                    "status_code_filter": {
+                        "comparison": {
+                            "op": "EQ",
+                            "value": {"default_value": chosen, "runtime_key": f"reply_{chosen}"},
+                        }
+                    }
+                },
+                "status_code": sent,
+                "body_format_override": {
+                    "json_format": {
+                        "code": code,
+                        "message": message or "%LOCAL_REPLY_BODY%",
+                        "details": [],
+                    }
+                },
+            }
+        )
+    return {"mappers": mappers}
+
+
+def _header_prefix(name: str, prefix: str) -> dict[str, Any]:
+    return {"name": name, "string_match": {"prefix": prefix}}
+
+
+def _header_regex(name: str, regex: str) -> dict[str, Any]:
+    return {"name": name, "string_match": {"safe_regex": {"regex": regex}}}
 
 
 def _transcoder(
@@ -170,6 +284,9 @@ def _transcoder(
                 "always_print_primitive_fields": True,
                 "always_print_enums_as_ints": False,
                 "preserve_proto_field_names": True,
+                # Server streams reach browsers as server-sent events (`data: {...}` frames),
+                # which EventSource and fetch readers consume as they arrive.
+                "stream_sse_style_delimited": True,
             },
             # Errors come back as JSON google.rpc.Status bodies with the mapped HTTP status.
             "convert_grpc_status": True,
@@ -209,6 +326,7 @@ def build_config(
     connectors_services: Sequence[str] = (WEBHOOK_SERVICE,),
     connectors_path_prefixes: Sequence[str] = (WEBHOOK_PATH_PREFIX,),
     access_log: bool = True,
+    body_check_address: str | None = None,
 ) -> dict[str, Any]:
     """The Envoy bootstrap as a dict (see the module docstring for the choices it makes).
 
@@ -237,7 +355,31 @@ def build_config(
         _route({"prefix": prefix}, "connectors", timeout=route_timeout)
         for prefix in connectors_path_prefixes
     ]
-    routes.append(_route({"prefix": "/"}, "gateway", timeout=route_timeout))
+    if body_check_address is not None:
+        # gRPC and gRPC-Web carry protobuf, and reads carry no body: only JSON writes are
+        # checked.
+        routes.append(
+            _route(
+                {"prefix": "/", "headers": [_header_prefix("content-type", "application/grpc")]},
+                "gateway",
+                timeout=route_timeout,
+            )
+        )
+        routes.append(
+            _route(
+                {"prefix": "/", "headers": [_header_regex(":method", "GET|HEAD|DELETE|OPTIONS")]},
+                "gateway",
+                timeout=route_timeout,
+            )
+        )
+    routes.append(
+        _route(
+            {"prefix": "/"},
+            "gateway",
+            timeout=route_timeout,
+            body_check=body_check_address is not None,
+        )
+    )
 
     http_filters: list[dict[str, Any]] = [
         {
@@ -249,6 +391,17 @@ def build_config(
             "typed_config": {"@type": _TYPE + "extensions.filters.http.grpc_web.v3.GrpcWeb"},
         },
     ]
+    http_filters.append(
+        {
+            "name": "envoy.filters.http.lua",
+            "typed_config": {
+                "@type": _TYPE + "extensions.filters.http.lua.v3.Lua",
+                "default_source_code": {"inline_string": _RETRY_AFTER_LUA},
+            },
+        }
+    )
+    if body_check_address is not None:
+        http_filters.append(_body_check("body_check", max_request_bytes=max_request_bytes))
     if descriptor_path is not None and services:
         http_filters.append(
             _transcoder(
@@ -298,6 +451,9 @@ def build_config(
             ],
         },
         "http_filters": http_filters,
+        "local_reply_config": _local_reply_config(),
+        # Envoy's x-request-id comes back to HTTP clients, to quote in a bug report.
+        "always_set_request_id_in_response": True,
     }
     if access_log:
         connection_manager["access_log"] = [
@@ -346,6 +502,18 @@ def build_config(
             "clusters": [
                 _cluster("gateway", gateway_address, connect_timeout=connect_timeout),
                 _cluster("connectors", connectors_address, connect_timeout=connect_timeout),
+                *(
+                    [
+                        _cluster(
+                            "body_check",
+                            body_check_address,
+                            connect_timeout=connect_timeout,
+                            http2=False,
+                        )
+                    ]
+                    if body_check_address is not None
+                    else []
+                ),
             ],
         },
         # Without a connection limit Envoy warns at startup; this also protects a laptop.

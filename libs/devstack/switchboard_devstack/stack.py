@@ -305,6 +305,11 @@ class Stack:
                 listen_port=cfg.envoy_port,
                 admin_port=cfg.envoy_admin_port,
                 cors_allowed_origins=cfg.cors_allowed_origins,
+                body_check_address=(
+                    f"127.0.0.1:{gateway.env['BODY_CHECK_PORT']}"
+                    if "BODY_CHECK_PORT" in gateway.env
+                    else None
+                ),
             ),
         )
         validate_config(config_path)

@@ -79,6 +79,8 @@ def default_services(
             grpc_port=_port(env, "GATEWAY_PORT", 50051),
             metrics_port=_port(env, "GATEWAY_METRICS_PORT", 9101),
             redis_db=0,
+            # The JSON body check Envoy consults before transcoding (see envoy_config).
+            env={"BODY_CHECK_PORT": str(_port(env, "GATEWAY_BODY_CHECK_PORT", 50061))},
         ),
         ServiceDefinition(
             name="identity",

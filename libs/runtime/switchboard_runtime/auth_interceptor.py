@@ -16,12 +16,10 @@ from contextlib import asynccontextmanager
 from typing import Final, Protocol
 
 import grpc
-from google.protobuf import descriptor_pool
-from google.protobuf.descriptor import MethodDescriptor
 
 from switchboard.access.v1 import access_pb2
-from switchboard_runtime.contract import policy_of
-from switchboard_runtime.interceptors import CallInfo, Context, _WrappingInterceptor
+from switchboard_runtime.contract import policy_at
+from switchboard_runtime.interceptors import CallInfo, Context, WrappingInterceptor
 from switchboard_runtime.principal import Principal, PrincipalKind, Role, principal_var
 
 logger = logging.getLogger("switchboard.auth")
@@ -87,23 +85,12 @@ def bearer_credential(context: Context) -> str | None:
     return None
 
 
-class AuthInterceptor(_WrappingInterceptor):
+class AuthInterceptor(WrappingInterceptor):
     """Enforces each method's access policy and sets `principal_var`."""
 
     def __init__(self, authenticator: Authenticator) -> None:
         self._authenticator = authenticator
-        self._pool = descriptor_pool.Default()
-        self._methods: dict[str, MethodDescriptor | None] = {}
         self.around = self._authenticated
-
-    def _method(self, path: str) -> MethodDescriptor | None:
-        if path not in self._methods:
-            name = path.lstrip("/").replace("/", ".")
-            try:
-                self._methods[path] = self._pool.FindMethodByName(name)
-            except KeyError:
-                self._methods[path] = None
-        return self._methods[path]
 
     @asynccontextmanager
     async def _authenticated(self, call: CallInfo, context: Context) -> AsyncIterator[None]:
@@ -113,8 +100,7 @@ class AuthInterceptor(_WrappingInterceptor):
         yield
 
     async def _check(self, call: CallInfo, context: Context) -> None:
-        method = self._method(call.method)
-        policy = policy_of(method) if method is not None else None
+        policy = policy_at(call.method)
         if policy is None or policy.audience == access_pb2.AUDIENCE_UNSPECIFIED:
             logger.error("method without an access policy refused", extra={"method": call.method})
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, "method has no access policy")

@@ -6,8 +6,10 @@ follows the protos and nobody keeps a list by hand.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
+from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import FileDescriptor, MethodDescriptor, ServiceDescriptor
 
 from switchboard.access.v1 import access_pb2
@@ -41,6 +43,21 @@ def policy_of(method: MethodDescriptor) -> access_pb2.AccessPolicy | None:
     if not options.HasExtension(access_pb2.policy):
         return None
     return options.Extensions[access_pb2.policy]
+
+
+@functools.cache
+def method_at(path: str) -> MethodDescriptor | None:
+    """The method a gRPC path (`/package.Service/Method`) names, if the process knows it."""
+    try:
+        return descriptor_pool.Default().FindMethodByName(path.lstrip("/").replace("/", "."))
+    except KeyError:
+        return None
+
+
+def policy_at(path: str) -> access_pb2.AccessPolicy | None:
+    """The access policy of the method a gRPC path names, if it has one."""
+    method = method_at(path)
+    return None if method is None else policy_of(method)
 
 
 def is_exposed(method: MethodDescriptor) -> bool:

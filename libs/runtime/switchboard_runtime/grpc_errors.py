@@ -34,6 +34,8 @@ async def abort_with_details(
     code: grpc.StatusCode,
     message: str,
     details: Sequence[Message],
+    *,
+    extra_trailers: Sequence[tuple[str, str]] = (),
 ) -> NoReturn:
     """Abort the call with `code` and `message`, attaching `details` (google.rpc messages)."""
     status = status_pb2.Status(code=code.value[0], message=message)
@@ -42,7 +44,9 @@ async def abort_with_details(
         packed.Pack(detail)
         status.details.append(packed)
     await context.abort(
-        code, message, trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),)
+        code,
+        message,
+        trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()), *extra_trailers),
     )
     # context.abort always raises; this line keeps type checkers and readers certain of it.
     raise AssertionError("context.abort returned")
@@ -81,13 +85,23 @@ async def abort_resource_exhausted(
     retry_after_seconds: float,
     message: str,
 ) -> NoReturn:
-    """Abort RESOURCE_EXHAUSTED with a google.rpc.RetryInfo telling the caller when to retry."""
+    """Abort RESOURCE_EXHAUSTED with a google.rpc.RetryInfo telling the caller when to retry.
+
+    A `retry-after` trailer (whole seconds, rounded up) carries the same advice for HTTP
+    clients: the edge turns it into the Retry-After header of the 429.
+    """
     seconds = max(0.0, retry_after_seconds)
     whole = math.floor(seconds)
     retry_info = error_details_pb2.RetryInfo(
         retry_delay=duration_pb2.Duration(seconds=whole, nanos=round((seconds - whole) * 1e9))
     )
-    await abort_with_details(context, grpc.StatusCode.RESOURCE_EXHAUSTED, message, [retry_info])
+    await abort_with_details(
+        context,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        message,
+        [retry_info],
+        extra_trailers=(("retry-after", str(max(1, math.ceil(seconds)))),),
+    )
 
 
 def rich_status_of(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:

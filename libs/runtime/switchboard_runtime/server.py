@@ -166,14 +166,11 @@ class ServiceApp:
         self._require_state("new", "add a service")
         self._services.append(_Registration(add_fn, servicer, service.full_name))
 
-    def add_unimplemented(self, service: ServiceDescriptor) -> None:
-        """List `service` (health, reflection) whose methods all answer UNIMPLEMENTED.
-
-        For a contract that is published before its implementation: clients can discover and
-        describe it, and get a clear status instead of a connection to nothing.
-        """
+    def add_generic_service(
+        self, service: ServiceDescriptor, handler: grpc.GenericRpcHandler
+    ) -> None:
+        """Serve `service` through a generic handler (a proxy), listed in health and reflection."""
         self._require_state("new", "add a service")
-        handler = _unimplemented_handler(service)
         self._services.append(
             _Registration(
                 lambda _, server: server.add_generic_rpc_handlers((handler,)),
@@ -181,6 +178,14 @@ class ServiceApp:
                 service.full_name,
             )
         )
+
+    def add_unimplemented(self, service: ServiceDescriptor) -> None:
+        """List `service` (health, reflection) whose methods all answer UNIMPLEMENTED.
+
+        For a contract that is published before its implementation: clients can discover and
+        describe it, and get a clear status instead of a connection to nothing.
+        """
+        self.add_generic_service(service, _unimplemented_handler(service))
 
     def add_startup(self, hook: Hook) -> None:
         """Run `hook` before the port opens (open pools, run migrations)."""

@@ -169,6 +169,7 @@ def test_generated_config_passes_envoy_validation(echo_protos: EchoProtos, tmp_p
     assert names == [
         "envoy.filters.http.cors",
         "envoy.filters.http.grpc_web",
+        "envoy.filters.http.lua",
         "envoy.filters.http.grpc_json_transcoder",
         "envoy.filters.http.router",
     ]
@@ -223,14 +224,22 @@ async def test_json_accepts_lower_camel_field_names_too(edge: Edge) -> None:
     assert (status, json.loads(payload)["message_text"]) == (200, "camel")
 
 
-async def test_server_streaming_json_call_returns_every_message_as_a_json_array(
+def _server_sent_events(payload: bytes) -> list[object]:
+    return [
+        json.loads(line.removeprefix(b"data:").strip())
+        for line in payload.splitlines()
+        if line.startswith(b"data:")
+    ]
+
+
+async def test_server_streaming_json_call_arrives_as_server_sent_events(
     edge: Edge,
 ) -> None:
     status, _, payload = await http_call(
         edge.port, "GET", "/v1/echo:stream?message_text=tick&repeat_count=3"
     )
     assert status == 200
-    assert json.loads(payload) == [
+    assert _server_sent_events(payload) == [
         {"message_text": "tick", "sequence_number": n} for n in (1, 2, 3)
     ]
 
@@ -257,7 +266,8 @@ async def test_streamed_json_messages_reach_the_client_before_the_stream_ends(
             connection.close()
 
     payload = await asyncio.to_thread(read_first_then_release)
-    assert [m["sequence_number"] for m in json.loads(payload)] == [1, 2]
+    events = _server_sent_events(payload)
+    assert [m["sequence_number"] for m in events] == [1, 2]  # type: ignore[index]
 
 
 async def test_unknown_json_field_is_ignored_and_a_wrongly_typed_one_gets_400(
@@ -289,10 +299,11 @@ async def test_unknown_query_parameter_gets_400_naming_it(edge: Edge) -> None:
     assert b"colour" in payload
 
 
-async def test_body_over_the_limit_gets_413(edge: Edge) -> None:
+async def test_body_over_the_limit_gets_400_with_a_json_error(edge: Edge) -> None:
     body, headers = _json({"message_text": "x" * (BODY_LIMIT + 1)})
-    status, _, _ = await http_call(edge.port, "POST", "/v1/echo", body, headers)
-    assert status == 413
+    status, _, payload = await http_call(edge.port, "POST", "/v1/echo", body, headers)
+    assert status == 400
+    assert json.loads(payload) == {"code": 3, "message": "request body is too large", "details": []}
 
 
 async def test_unmapped_path_gets_404_from_the_edge(edge: Edge) -> None:

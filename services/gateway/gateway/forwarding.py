@@ -46,13 +46,13 @@ _MARGIN_SECONDS: Final = 0.05
 _DEFAULT_UNARY_TIMEOUT: Final = 30.0
 
 
-def forwarded_metadata(context: Context) -> list[tuple[str, str | bytes]]:
+def forwarded_metadata(context: Context) -> tuple[tuple[str, str | bytes], ...]:
     """The caller's metadata minus hop-by-hop, gRPC-internal and Envoy-internal entries."""
-    return [
+    return tuple(
         (key, value)
         for key, value in context.invocation_metadata() or ()
         if not key.startswith((":", "grpc-", "x-envoy-")) and key not in _HOP_HEADERS
-    ]
+    )
 
 
 def upstream_timeout(context: Context, *, streaming: bool) -> float | None:

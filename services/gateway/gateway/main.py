@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway.forwarding import Upstreams, forwarding_handler
 from gateway.json_body_check import JsonBodyCheck
+from gateway.openai_compat import OpenAiCompatServicer
 from gateway.rate_limit_interceptor import RateLimitInterceptor
 from gateway.rate_limits import RateLimiter
 from gateway.server_info import ServerInfoServicer
@@ -70,7 +71,11 @@ def build_app(settings: GatewaySettings) -> ServiceApp:
         ServerInfoServicer(version=settings.service_version, public_services=sorted(exposed)),
         gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"],
     )
-    app.add_unimplemented(gateway_pb2.DESCRIPTOR.services_by_name["OpenAiCompatService"])
+    app.add_service(
+        gateway_pb2_grpc.add_OpenAiCompatServiceServicer_to_server,
+        OpenAiCompatServicer(upstreams),
+        gateway_pb2.DESCRIPTOR.services_by_name["OpenAiCompatService"],
+    )
     return app
 
 

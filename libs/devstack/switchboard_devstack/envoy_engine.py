@@ -5,10 +5,10 @@ from __future__ import annotations
 import http.client
 import subprocess
 from pathlib import Path
-from types import TracebackType
 
 from switchboard_devstack.binaries import envoy_binary
 from switchboard_devstack.errors import EnvoyConfigError
+from switchboard_devstack.process_engine import ProcessEngine
 from switchboard_devstack.processes import ManagedProcess, child_env
 
 
@@ -41,13 +41,15 @@ def admin_ready(admin_port: int, *, host: str = "127.0.0.1", timeout: float = 1.
         connection.close()
 
 
-class EnvoyEngine:
+class EnvoyEngine(ProcessEngine):
     """Envoy running a given config file.
 
     Started with `--disable-hot-restart`: a dev or test Envoy never hot-restarts, and without
     the shared-memory region several Envoys coexist on one machine without picking distinct
     `--base-id`s (and a killed Envoy leaves no shared memory behind).
     """
+
+    stop_grace = 5.0
 
     def __init__(
         self,
@@ -87,26 +89,3 @@ class EnvoyEngine:
         self.process.wait_until(
             lambda: admin_ready(self.admin_port), timeout=timeout, what="admin /ready"
         )
-
-    def start(self, *, timeout: float = 30.0) -> EnvoyEngine:
-        self.spawn()
-        try:
-            self.wait_ready(timeout=timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self, *, grace: float = 5.0) -> None:
-        self.process.stop(grace=grace)
-
-    def __enter__(self) -> EnvoyEngine:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

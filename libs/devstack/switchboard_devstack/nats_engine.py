@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import http.client
 from pathlib import Path
-from types import TracebackType
 
 from switchboard_devstack.binaries import nats_server_binary
+from switchboard_devstack.process_engine import ProcessEngine
 from switchboard_devstack.processes import ManagedProcess, child_env, free_port
 
 
@@ -22,7 +22,7 @@ def nats_healthy(monitor_port: int, *, timeout: float = 1.0) -> bool:
         connection.close()
 
 
-class NatsEngine:
+class NatsEngine(ProcessEngine):
     """nats-server -js on 127.0.0.1:`port`, monitoring on `monitor_port` (free when omitted)."""
 
     def __init__(
@@ -74,26 +74,3 @@ class NatsEngine:
             timeout=timeout,
             what="/healthz?js-enabled-only=true",
         )
-
-    def start(self, *, timeout: float = 30.0) -> NatsEngine:
-        self.spawn()
-        try:
-            self.wait_ready(timeout=timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self, *, grace: float = 10.0) -> None:
-        self.process.stop(grace=grace)
-
-    def __enter__(self) -> NatsEngine:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

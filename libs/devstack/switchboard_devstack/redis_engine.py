@@ -7,13 +7,13 @@ same directory sees every acknowledged write.
 from __future__ import annotations
 
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
 from switchboard_devstack.binaries import redis_server_binary
 from switchboard_devstack.errors import DevstackError
+from switchboard_devstack.process_engine import ProcessEngine
 from switchboard_devstack.processes import ManagedProcess, child_env
 
 # sun_path is 108 bytes on Linux, 104 on macOS.
@@ -51,7 +51,7 @@ def redis_flushdb(url: str) -> None:
         client.close()
 
 
-class RedisEngine:
+class RedisEngine(ProcessEngine):
     """redis-server on 127.0.0.1:`port` (when given) and on a Unix socket in `data_dir`."""
 
     def __init__(
@@ -118,26 +118,3 @@ class RedisEngine:
 
     def wait_ready(self, *, timeout: float = 30.0) -> None:
         self.process.wait_until(lambda: redis_ping(self.url), timeout=timeout, what="PING")
-
-    def start(self, *, timeout: float = 30.0) -> RedisEngine:
-        self.spawn()
-        try:
-            self.wait_ready(timeout=timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self, *, grace: float = 10.0) -> None:
-        self.process.stop(grace=grace)
-
-    def __enter__(self) -> RedisEngine:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -13,12 +13,17 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = ["identity_bench.py"]
+BENCHMARKS = ["identity_bench.py", "gateway_bench.py"]
 
 
 def run(script: str) -> dict[str, object]:
+    # Run as a module of the `bench` package, so benchmarks can share harness modules.
     completed = subprocess.run(
-        [sys.executable, str(HERE / script)], capture_output=True, text=True, check=False
+        [sys.executable, "-m", f"bench.{script.removesuffix('.py')}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=HERE.parent,
     )
     if completed.returncode != 0:
         return {"benchmark": script, "error": completed.stderr.strip().splitlines()[-1:]}

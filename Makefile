@@ -17,7 +17,8 @@ SOURCE_ROOTS := $(GEN) libs/runtime libs/devstack libs/standins services/gateway
 	services/conversation services/llm-router services/connectors
 PYTEST_ARGS ?=
 
-.PHONY: help venv proto lint test test-unit test-integration test-e2e run bench lock clean
+.PHONY: help venv proto lint test test-unit test-integration test-e2e run bench lock clean \
+	helm-assets docker-requirements
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -49,8 +50,8 @@ lint: proto ## buf lint, ruff, mypy, and the vendored protovalidate proto agains
 	$(VENV)/bin/buf lint
 	$(VENV)/bin/buf build -o /dev/null
 	$(PY) tools/proto_vendor/check_validate_proto.py >/dev/null
-	$(VENV)/bin/ruff check libs services tests tools
-	$(VENV)/bin/ruff format --check libs services tests tools
+	$(VENV)/bin/ruff check libs services tests tools bench deploy
+	$(VENV)/bin/ruff format --check libs services tests tools bench deploy
 	$(PY) -m mypy
 
 test: lint ## Run the whole test suite (unit, integration, e2e) on real engines
@@ -71,11 +72,18 @@ run: proto ## Start the whole suite on embedded engines (Ctrl-C stops it)
 bench: proto ## Run the benchmarks; results in bench/results/latest.json
 	$(PY) bench/run.py
 
+helm-assets: proto ## Regenerate the chart's Envoy config and descriptor (deploy/helm/switchboard/files)
+	$(PY) -m switchboard_devstack.helm_assets
+
+docker-requirements: $(STAMP) ## Re-pin the image's runtime requirements from requirements.lock
+	$(PY) deploy/docker/pin_requirements.py
+
 lock: ## Re-pin requirements.lock from requirements.in in a clean venv
 	rm -rf /tmp/switchboard-lock && $(PYTHON) -m venv /tmp/switchboard-lock
 	/tmp/switchboard-lock/bin/pip install --quiet -r requirements.in
 	{ echo "# Full pinned dependency tree, installed by 'make venv'. Regenerate with 'make lock' after editing requirements.in."; \
 	  /tmp/switchboard-lock/bin/pip freeze; } > requirements.lock
+	/tmp/switchboard-lock/bin/python deploy/docker/pin_requirements.py
 
 clean: ## Remove generated code and the venv (keeps .data)
 	rm -rf gen $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -22,8 +22,8 @@ E2E_GATEWAY_LIMITS = {
 }
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def start_stack(data_dir: Path) -> Stack:
+    """A started stack on free ports with its data in `data_dir`."""
     ports = {f"SWITCHBOARD_{key}_PORT": str(free_port()) for key in SERVICE_KEYS}
     ports |= {f"SWITCHBOARD_{key}_METRICS_PORT": str(free_port()) for key in SERVICE_KEYS}
     ports["SWITCHBOARD_GATEWAY_BODY_CHECK_PORT"] = str(free_port())
@@ -38,7 +38,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     config = StackConfig(
         repo_root=repo,
-        data_dir=Path(tmp_path_factory.mktemp("stack")),
+        data_dir=data_dir,
         services=services,
         envoy_port=free_port(),
         envoy_admin_port=free_port(),
@@ -47,8 +47,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         descriptor_path=repo / "gen" / "descriptor.binpb",
         echo_service_output=False,
     )
-    running = Stack(config, out=io.StringIO())
-    running.start()
+    return Stack(config, out=io.StringIO()).start()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = start_stack(Path(tmp_path_factory.mktemp("stack")))
     try:
         yield running
     finally:

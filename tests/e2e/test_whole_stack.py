@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from switchboard.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from switchboard.identity.v1 import identity_pb2, identity_pb2_grpc
 from switchboard_devstack.stack import Stack
+from tests.e2e.conftest import start_stack
 
 GRPCURL = str(Path(sys.executable).parent / "grpcurl")
 EXPECTED = {
@@ -112,18 +113,19 @@ async def test_a_signed_up_user_is_recognised_by_other_services(stack: Stack) ->
                 display_name="E2E",
             )
         )
-    router = next(s for s in stack.config.services if s.name == "llm-router")
-    call = ("-d", "{}", router.address, "switchboard.llm.v1.LlmService/ListModels")
+    connectors = next(s for s in stack.config.services if s.name == "connectors")
+    call = ("-d", "{}", connectors.address, "switchboard.connectors.v1.ChannelService/ListChannels")
     with pytest.raises(subprocess.CalledProcessError) as anonymous:
         _grpcurl(*call)
     assert "Unauthenticated" in anonymous.value.stderr
-    # The router verifies the token offline with identity's keys, then answers: not built yet.
+    # Connectors verify the token offline with identity's keys, then answer: not built yet.
     with pytest.raises(subprocess.CalledProcessError) as authenticated:
         _grpcurl("-H", f"authorization: Bearer {signed_up.tokens.access_token}", *call)
     assert "Unimplemented" in authenticated.value.stderr
 
 
-def test_stopping_the_stack_leaves_no_process_behind(stack: Stack) -> None:
+def test_stopping_the_stack_leaves_no_process_behind(tmp_path: Path) -> None:
+    stack = start_stack(tmp_path)
     pids = stack.pids()
     assert set(pids) >= {"gateway", "identity", "conversation", "llm-router", "connectors"}
     stack.stop()

@@ -17,7 +17,7 @@ SOURCE_ROOTS := $(GEN) libs/runtime libs/devstack libs/standins services/gateway
 	services/conversation services/llm-router services/connectors
 PYTEST_ARGS ?=
 
-.PHONY: help venv proto lint test test-unit test-integration test-e2e run bench lock clean \
+.PHONY: help venv proto lint test test-unit test-integration test-e2e run bench bench-router lock clean \
 	helm-assets docker-requirements
 
 help: ## List the targets
@@ -71,6 +71,9 @@ run: proto ## Start the whole suite on embedded engines (Ctrl-C stops it)
 
 bench: proto ## Run the benchmarks; results in bench/results/latest.json
 	$(PY) bench/run.py
+
+bench-router: proto ## Only the router benchmark (installs litellm[proxy] into bench/.venvs first)
+	$(PY) bench/run.py router_bench.py
 
 helm-assets: proto ## Regenerate the chart's Envoy config and descriptor (deploy/helm/switchboard/files)
 	$(PY) -m switchboard_devstack.helm_assets

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -124,17 +125,28 @@ class TokenVerifier:
         audience: TokenAudience,
         refresh_interval_seconds: float = 1.0,
         leeway_seconds: float = 5.0,
+        cache_size: int = 10_000,
     ) -> None:
         self._fetch_jwks = fetch_jwks
         self._audience = audience
         self._refresh_interval = refresh_interval_seconds
         self._leeway = leeway_seconds
         self._keys: dict[str, Ed25519PublicKey] = {}
+        # A token verified once stays valid until it expires (its signature and claims never
+        # change), so callers that reuse a token skip the signature check; bounded, LRU.
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._cache_size = cache_size
         self._last_refresh = float("-inf")
         self._refresh_lock = asyncio.Lock()
 
     async def verify(self, token: str) -> Principal:
         """The principal of a valid token; InvalidTokenError otherwise."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            if time.time() < cached[1]:
+                self._verified.move_to_end(token)
+                return cached[0]
+            del self._verified[token]
         header = _unverified_header(token)
         if header.get("alg") != ALGORITHM:
             raise InvalidTokenError(f"algorithm {header.get('alg')!r} is not accepted")
@@ -142,7 +154,13 @@ class TokenVerifier:
         if not isinstance(kid, str) or not kid:
             raise InvalidTokenError("no kid")
         key = self._keys.get(kid) or await self._refreshed_key(kid)
-        return principal_from_claims(self.decode(token, key))
+        claims = self.decode(token, key)
+        principal = principal_from_claims(claims)
+        if self._cache_size > 0:
+            self._verified[token] = (principal, float(claims["exp"]))
+            if len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
+        return principal
 
     def decode(self, token: str, key: Ed25519PublicKey) -> dict[str, Any]:
         """The verified claims of `token` signed by `key`."""
@@ -181,4 +199,6 @@ class TokenVerifier:
                 keys[jwk["kid"]] = public_key_of(jwk)
             except (KeyError, ValueError):
                 continue  # a key of a kind we do not verify with cannot verify our tokens
+        if keys.keys() != self._keys.keys():
+            self._verified.clear()  # a key left the set: re-check what it had signed
         self._keys = keys

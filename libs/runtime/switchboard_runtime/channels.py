@@ -14,7 +14,7 @@ import grpc
 import grpc.aio
 
 from switchboard_runtime.request_context import REQUEST_ID_HEADER, remaining_time, request_id_var
-from switchboard_runtime.tracing import client_interceptors
+from switchboard_runtime.tracing import client_interceptors, tracing_enabled
 
 __all__ = ["DEFAULT_CHANNEL_OPTIONS", "RequestContextClientInterceptor", "create_channel"]
 
@@ -103,7 +103,7 @@ def create_channel(
     merged = dict(DEFAULT_CHANNEL_OPTIONS)
     merged.update(options)
     chain: list[grpc.aio.ClientInterceptor] = [
-        *client_interceptors(),
+        *(client_interceptors() if tracing_enabled() else []),
         RequestContextClientInterceptor(),
         *interceptors,
     ]

@@ -45,7 +45,12 @@ from switchboard_runtime.interceptors import (
 from switchboard_runtime.logs import configure_logging, short_error
 from switchboard_runtime.metrics import MetricsEndpoint
 from switchboard_runtime.settings import ServiceSettings
-from switchboard_runtime.tracing import configure_tracing, server_interceptor, shutdown_tracing
+from switchboard_runtime.tracing import (
+    configure_tracing,
+    server_interceptor,
+    shutdown_tracing,
+    tracing_enabled,
+)
 
 __all__ = ["GRPC_SERVER_OPTIONS", "ServiceApp", "StartupError"]
 
@@ -259,6 +264,7 @@ class ServiceApp:
             self.name,
             otlp_endpoint=settings.otel_exporter_otlp_endpoint,
             service_version=settings.service_version,
+            enabled=settings.tracing_on,
         )
         logger.info("starting", extra={"settings": settings.redacted()})
         try:
@@ -331,8 +337,9 @@ class ServiceApp:
             self._steps_started += 1
 
     def _build_server(self) -> grpc.aio.Server:
+        tracing = [server_interceptor(self._tracer_provider)] if tracing_enabled() else []
         interceptors: list[grpc.aio.ServerInterceptor] = [
-            server_interceptor(self._tracer_provider),
+            *tracing,
             RequestIdInterceptor(),
             DeadlineInterceptor(),
             AccessLogInterceptor(),

@@ -153,7 +153,14 @@ class ServiceSettings(Settings):
     shutdown_grace_seconds: float = 10.0
     #: OTLP/gRPC collector address, e.g. http://otel-collector:4317; unset disables export.
     otel_exporter_otlp_endpoint: str | None = None
+    #: Create spans (and trace ids in logs) even with no collector to export them to; unset:
+    #: only when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    tracing: bool | None = None
     service_version: str = "dev"
+
+    @property
+    def tracing_on(self) -> bool:
+        return self.tracing if self.tracing is not None else bool(self.otel_exporter_otlp_endpoint)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -21,6 +21,8 @@ TEST_SETTINGS = ServiceSettings(
     metrics_port=0,
     shutdown_grace_seconds=5.0,
     log_level="INFO",
+    # Spans without a collector: the tests check trace ids in logs and across hops.
+    tracing=True,
 )
 
 StartApp = Callable[..., Awaitable[ServiceApp]]

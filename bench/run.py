@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = ["identity_bench.py", "gateway_bench.py", "router_bench.py"]
+BENCHMARKS = ["identity_bench.py", "gateway_bench.py", "router_bench.py", "conversation_bench.py"]
 
 
 def run(script: str) -> dict[str, object]:

@@ -46,13 +46,16 @@ async def add_event(
 ) -> str:
     """Queue `event` for `subject` inside the caller's transaction; return its event id."""
     event_id = event_id or str(uuid.uuid4())
+    # One statement, so one round trip: it sits on the path of every write that emits an
+    # event. (A data-modifying WITH runs whether or not the outer query reads it.)
     await connection.execute(
-        "INSERT INTO event_outbox (event_id, subject, payload) VALUES ($1, $2, $3)",
+        "WITH queued AS (INSERT INTO event_outbox (event_id, subject, payload)"
+        " VALUES ($1, $2, $3)) SELECT pg_notify($4, '')",
         event_id,
         subject,
         event.SerializeToString(),
+        NOTIFY_CHANNEL,
     )
-    await connection.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
     return event_id
 
 

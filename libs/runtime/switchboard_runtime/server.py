@@ -410,14 +410,25 @@ class ServiceApp:
             await shutdown_tracing(self._tracer_provider)
 
     async def _cancel_background_tasks(self, *, wait_seconds: float) -> None:
-        running = [task for task in self._tasks if not task.done()]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        running = {task for task in self._tasks if not task.done()}
+        # The first round lets tasks clean up; later ones cancel stragglers again, because
+        # before Python 3.12 asyncio.wait_for (used inside nats-py and elsewhere) returns a
+        # result that arrives just as the task is cancelled and drops the cancellation
+        # (gh-86296), which leaves the task running and holding its connections.
+        round_seconds = 0.5
+        while running:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            for task in running:
+                task.cancel()
+            _, running = await asyncio.wait(running, timeout=min(remaining, round_seconds))
+            round_seconds = 0.1
         for task in running:
-            task.cancel()
-        if running:
-            _, stuck = await asyncio.wait(running, timeout=wait_seconds)
-            for task in stuck:
-                logger.error("background task %s ignored cancellation", task.get_name())
-                self._exit_code = 1
+            logger.error("background task %s ignored cancellation", task.get_name())
+            self._exit_code = 1
 
     async def _run_shutdown_hooks(self) -> None:
         for step in reversed(self._steps[: self._steps_started]):

@@ -22,12 +22,12 @@ from conversation.proto_mapping import (
     conversation_pb,
     message_pb,
     status_change_pb,
-    timestamp,
 )
 from switchboard.conversation.v1 import conversation_pb2, events_pb2
 from switchboard_runtime.datastores import DbConnection
 from switchboard_runtime.event_streams import CONVERSATION
 from switchboard_runtime.outbox import add_event
+from switchboard_runtime.proto_time import timestamp
 
 MESSAGE_CREATED = "message_created"
 MESSAGE_STATUS_CHANGED = "message_status_changed"

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from conversation.domain import (
     AuthorKind,
     Bot,
@@ -19,25 +15,7 @@ from conversation.domain import (
     StatusChange,
 )
 from switchboard.conversation.v1 import conversation_pb2 as pb
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def timestamp(moment: datetime | None) -> Timestamp | None:
-    """`moment` (timezone-aware) as a Timestamp.
-
-    Integer arithmetic instead of Timestamp.FromDatetime, which goes through a time tuple
-    and costs several times more: every message carries two timestamps and every send
-    converts a message twice (its event and its answer).
-    """
-    if moment is None:
-        return None
-    delta = moment - _EPOCH
-    return Timestamp(seconds=delta.days * 86_400 + delta.seconds, nanos=delta.microseconds * 1000)
-
-
-def from_timestamp(stamp: Timestamp) -> datetime:
-    return stamp.ToDatetime(tzinfo=UTC)
+from switchboard_runtime.proto_time import from_timestamp, timestamp
 
 
 def bot_pb(bot: Bot) -> pb.Bot:

@@ -6,12 +6,13 @@ import uuid
 from datetime import datetime
 
 from identity.domain import User
-from identity.proto_mapping import role_pb, timestamp, user_pb
+from identity.proto_mapping import role_pb, user_pb
 from switchboard.identity.v1 import events_pb2
 from switchboard_runtime.datastores import DbConnection
 from switchboard_runtime.event_streams import IDENTITY
 from switchboard_runtime.outbox import add_event
 from switchboard_runtime.principal import Role
+from switchboard_runtime.proto_time import timestamp
 
 
 async def user_created(conn: DbConnection, user: User, now: datetime) -> None:

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from identity.domain import ApiKey, Tenant, TokenPair, User
 from switchboard.access.v1 import access_pb2
 from switchboard.identity.v1 import identity_pb2
 from switchboard_runtime.principal import Principal, PrincipalKind, Role
+from switchboard_runtime.proto_time import timestamp
 
 _KINDS = {
     PrincipalKind.USER: identity_pb2.PRINCIPAL_KIND_USER,
     PrincipalKind.API_KEY: identity_pb2.PRINCIPAL_KIND_API_KEY,
     PrincipalKind.SERVICE: identity_pb2.PRINCIPAL_KIND_SERVICE,
 }
-
-
-def timestamp(moment: datetime | None) -> Timestamp | None:
-    if moment is None:
-        return None
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
 
 
 def role_pb(role: Role | None) -> access_pb2.Role.ValueType:

@@ -24,14 +24,7 @@ from identity.errors import (
     ServiceAuthenticationError,
 )
 from identity.key_ring import KeyRing
-from identity.proto_mapping import (
-    api_key_pb,
-    principal_pb,
-    tenant_pb,
-    timestamp,
-    token_pair_pb,
-    user_pb,
-)
+from identity.proto_mapping import api_key_pb, principal_pb, tenant_pb, token_pair_pb, user_pb
 from identity.service_tokens import ServiceTokens
 from identity.sessions import Sessions
 from switchboard.identity.v1 import identity_pb2, identity_pb2_grpc
@@ -39,6 +32,7 @@ from switchboard_runtime.auth_interceptor import InvalidCredentialError
 from switchboard_runtime.grpc_errors import abort_resource_exhausted, abort_with_field_violations
 from switchboard_runtime.pagination import InvalidPageTokenError
 from switchboard_runtime.principal import Role, current_principal
+from switchboard_runtime.proto_time import timestamp
 
 Context = grpc.aio.ServicerContext[Any, Any]
 Response = TypeVar("Response")

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Final
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Final, TypeVar
+
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE: Final = 50
 
@@ -45,3 +49,24 @@ def decode_page_token(token: str, scope: str) -> list[Any] | None:
     if not isinstance(key, list):
         raise InvalidPageTokenError("malformed page token")
     return key
+
+
+def time_key_after(token: str, scope: str) -> tuple[datetime, str] | None:
+    """The (time, id) sort key a token of a time-ordered list carries; None on the first page."""
+    key = decode_page_token(token, scope)
+    if key is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(key[0])), str(key[1])
+    except (IndexError, ValueError) as error:
+        raise InvalidPageTokenError("malformed page token") from error
+
+
+def time_keyed_page(
+    fetched: list[T], limit: int, scope: str, key: Callable[[T], tuple[datetime, str]]
+) -> tuple[list[T], str]:
+    """Cut `fetched` (asked for `limit + 1`) to a page, with the token of the next one."""
+    if len(fetched) <= limit:
+        return fetched, ""
+    moment, item_id = key(fetched[limit - 1])
+    return fetched[:limit], encode_page_token(scope, [moment.isoformat(), item_id])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from conversation import bots_store
@@ -13,7 +12,7 @@ from conversation.domain import Actor, Bot
 from conversation.errors import NotFoundError
 from switchboard_runtime.clock import Clock
 from switchboard_runtime.datastores import PoolSource
-from switchboard_runtime.pagination import decode_page_token, encode_page_token, page_size
+from switchboard_runtime.pagination import page_size, time_key_after, time_keyed_page
 
 #: The settable fields of a bot, by the name `Bot` gives them.
 SETTABLE_FIELDS = frozenset(
@@ -48,15 +47,11 @@ class Bots:
 
     async def list(self, actor: Actor, *, size: int, token: str) -> tuple[list[Bot], str]:
         scope = f"bots:{actor.tenant_id}"
-        key = decode_page_token(token, scope)
-        after = (datetime.fromisoformat(str(key[0])), str(key[1])) if key else None
+        after = time_key_after(token, scope)
         limit = page_size(size)
         async with self._db.pool.acquire() as conn:
             bots = await bots_store.list_bots(conn, actor.tenant_id, after=after, limit=limit + 1)
-        if len(bots) <= limit:
-            return bots, ""
-        last = bots[limit - 1]
-        return bots[:limit], encode_page_token(scope, [last.created_at.isoformat(), last.bot_id])
+        return time_keyed_page(bots, limit, scope, lambda item: (item.created_at, item.bot_id))
 
     async def update(self, actor: Actor, bot_id: str, changes: Mapping[str, Any]) -> Bot:
         """Set the fields in `changes` (a subset of SETTABLE_FIELDS)."""

@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 
 from conversation import bots_store, conversations_store, events
 from conversation.conversations_store import ConversationFilter
@@ -30,7 +29,7 @@ from conversation.errors import (
 )
 from switchboard_runtime.clock import Clock
 from switchboard_runtime.datastores import DbConnection, PoolSource
-from switchboard_runtime.pagination import decode_page_token, encode_page_token, page_size
+from switchboard_runtime.pagination import page_size, time_key_after, time_keyed_page
 
 
 async def readable_conversation(
@@ -111,18 +110,14 @@ class Conversations:
         # The token is bound to the caller and the filters: it cannot be replayed elsewhere.
         fingerprint = hashlib.sha256(repr((actor, where)).encode()).hexdigest()[:16]
         scope = f"conversations:{fingerprint}"
-        key = decode_page_token(token, scope)
-        before = (datetime.fromisoformat(str(key[0])), str(key[1])) if key else None
+        before = time_key_after(token, scope)
         limit = page_size(size)
         async with self._db.pool.acquire() as conn:
             found = await conversations_store.list_conversations(
                 conn, actor, where, before=before, limit=limit + 1
             )
-        if len(found) <= limit:
-            return found, ""
-        last = found[limit - 1]
-        return found[:limit], encode_page_token(
-            scope, [last.created_at.isoformat(), last.conversation_id]
+        return time_keyed_page(
+            found, limit, scope, lambda item: (item.created_at, item.conversation_id)
         )
 
     async def close(self, actor: Actor, conversation_id: str) -> Conversation:

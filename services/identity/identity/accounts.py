@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from identity import accounts_store, events, sessions_store
 from identity.domain import Tenant, TokenPair, User, check_role_change
@@ -12,7 +11,7 @@ from identity.passwords import PasswordHasher
 from identity.sessions import Sessions
 from switchboard_runtime.clock import Clock
 from switchboard_runtime.datastores import PoolSource
-from switchboard_runtime.pagination import decode_page_token, encode_page_token, page_size
+from switchboard_runtime.pagination import page_size, time_key_after, time_keyed_page
 from switchboard_runtime.principal import Principal, PrincipalKind, Role
 
 
@@ -90,8 +89,7 @@ class Accounts:
         self, principal: Principal, *, size: int, token: str, include_inactive: bool
     ) -> tuple[list[User], str]:
         scope = f"users:{principal.tenant_id}:{int(include_inactive)}"
-        key = decode_page_token(token, scope)
-        after = (datetime.fromisoformat(key[0]), str(key[1])) if key else None
+        after = time_key_after(token, scope)
         limit = page_size(size)
         async with self._db.pool.acquire() as conn:
             users = await accounts_store.list_users(
@@ -101,10 +99,7 @@ class Accounts:
                 limit=limit + 1,
                 include_inactive=include_inactive,
             )
-        if len(users) <= limit:
-            return users, ""
-        last = users[limit - 1]
-        return users[:limit], encode_page_token(scope, [last.created_at.isoformat(), last.user_id])
+        return time_keyed_page(users, limit, scope, lambda item: (item.created_at, item.user_id))
 
     async def set_user_role(self, principal: Principal, user_id: str, role: Role) -> User:
         now = self._clock.now()

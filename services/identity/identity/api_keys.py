@@ -11,7 +11,7 @@ from identity.domain import ApiKey, check_grantable_scopes, new_api_key, parse_a
 from identity.errors import InvalidCredentialsError, InvalidFieldError, NotFoundError
 from switchboard_runtime.clock import Clock
 from switchboard_runtime.datastores import PoolSource
-from switchboard_runtime.pagination import decode_page_token, encode_page_token, page_size
+from switchboard_runtime.pagination import page_size, time_key_after, time_keyed_page
 from switchboard_runtime.principal import Principal, PrincipalKind
 
 
@@ -49,8 +49,7 @@ class ApiKeys:
         self, principal: Principal, *, size: int, token: str, include_revoked: bool
     ) -> tuple[list[ApiKey], str]:
         scope = f"api_keys:{principal.tenant_id}:{int(include_revoked)}"
-        key = decode_page_token(token, scope)
-        after = (datetime.fromisoformat(key[0]), str(key[1])) if key else None
+        after = time_key_after(token, scope)
         limit = page_size(size)
         async with self._db.pool.acquire() as conn:
             keys = await api_keys_store.list_keys(
@@ -61,12 +60,7 @@ class ApiKeys:
                 include_revoked=include_revoked,
                 now=self._clock.now(),
             )
-        if len(keys) <= limit:
-            return keys, ""
-        last = keys[limit - 1]
-        return keys[:limit], encode_page_token(
-            scope, [last.created_at.isoformat(), last.api_key_id]
-        )
+        return time_keyed_page(keys, limit, scope, lambda item: (item.created_at, item.api_key_id))
 
     async def revoke(self, principal: Principal, api_key_id: str) -> ApiKey:
         async with self._db.pool.acquire() as conn:

@@ -403,20 +403,25 @@ class _Call:
         now = self._loop.time()
         return tuple(attempt.report(now) for attempt in self._attempts)
 
-    # -- unary ----------------------------------------------------------------------------
-
-    async def run_unary(self) -> CompletionResult:
+    async def _race_within_deadline(self, what: str) -> _Attempt:
+        """The winning attempt, or DEADLINE_EXCEEDED naming `what` did not happen in time;
+        every other attempt is abandoned on the way out if none won."""
         try:
             async with asyncio.timeout_at(self._deadline) as timer:
-                winner = await self._race_attempts()
+                return await self._race_attempts()
         except TimeoutError:
             self._abandon(keep=None)
             if not timer.expired():
                 raise
-            raise self._deadline_exceeded("before any deployment answered") from None
+            raise self._deadline_exceeded(what) from None
         except BaseException:
             self._abandon(keep=None)
             raise
+
+    # -- unary ----------------------------------------------------------------------------
+
+    async def run_unary(self) -> CompletionResult:
+        winner = await self._race_within_deadline("before any deployment answered")
         completion = winner.signal.result()
         assert isinstance(completion, Completion)
         latency = self._loop.time() - winner.started
@@ -452,17 +457,7 @@ class _Call:
     # -- streams --------------------------------------------------------------------------
 
     async def run_stream(self) -> AsyncGenerator[StreamOutput, None]:
-        try:
-            async with asyncio.timeout_at(self._deadline) as timer:
-                winner = await self._race_attempts()
-        except TimeoutError:
-            self._abandon(keep=None)
-            if not timer.expired():
-                raise
-            raise self._deadline_exceeded("before any deployment sent a token") from None
-        except BaseException:
-            self._abandon(keep=None)
-            raise
+        winner = await self._race_within_deadline("before any deployment sent a token")
         router = self._router
         deployment_id = winner.deployment.id
         assert winner.first_token_at is not None and winner.queue is not None
